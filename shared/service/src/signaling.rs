@@ -1,0 +1,503 @@
+//! Upstream operations carried out against storage: the invite that
+//! creates a call (with the busy and glare checks), transitions of an
+//! existing call under compare-and-swap, and `sync`.
+
+use crate::minter::RtcMinter;
+use crate::outbox;
+use crate::platform::{KeyValue, Platform};
+use crate::store::{self, keys, CallRef, UserRecord, Void, MAX_CAS_ATTEMPTS};
+use switchboard_calls::{
+    apply, call_id_for_invite, call_view, check_invitees, create, end_call, expire,
+    invitation_view, Call, Emitter, Invitee, NewCall, Sender,
+};
+use switchboard_protocol::downstream::EndReason;
+use switchboard_protocol::{CallId, Config, ErrorCode, Event, Op, Refusal, Upstream, UserId};
+
+/// How long a claimed but not yet written call counts as an invite in
+/// progress; after it, a redelivery takes the invite over.
+pub const INVITE_LEASE_MS: i64 = 10_000;
+
+/// What became of an upstream message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It took effect now.
+    Processed,
+    /// It had already taken effect; anything it left unpublished was re-sent.
+    Duplicate,
+}
+
+/// What the operations need: the platform, the configuration, a minter, now.
+pub struct Ctx<'a, P> {
+    /// The host.
+    pub platform: &'a P,
+    /// The configuration.
+    pub config: &'a Config,
+    /// RTC join parameters.
+    pub minter: &'a RtcMinter<'a, P>,
+    /// The time of this request (ms).
+    pub now: i64,
+}
+
+impl<P: Platform> Ctx<'_, P> {
+    fn kv(&self) -> &P::Kv {
+        self.platform.kv()
+    }
+}
+
+/// Carries out one authenticated, fresh upstream message.
+pub async fn handle<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    sender: &Sender,
+    msg: &Upstream,
+) -> Result<Outcome, Refusal> {
+    match &msg.op {
+        Op::Invite { call: None, .. } => invite(ctx, sender, msg).await,
+        Op::Sync => sync(ctx, sender, msg).await,
+        _ => transition(ctx, sender, msg).await,
+    }
+}
+
+/// A call as it stands at `now`: stored state with passed deadlines applied
+/// in memory (the next write or the expiry task persists them).
+fn current(call: Call, now: i64) -> Call {
+    match expire(&call, now) {
+        Some((c, _)) => c,
+        None => call,
+    }
+}
+
+/// Whether `reference` still holds `user` at `now`.
+fn holds(
+    kv: &impl KeyValue,
+    reference: &CallRef,
+    user: &UserId,
+    now: i64,
+) -> Result<bool, Refusal> {
+    Ok(match store::call(kv, &reference.call)? {
+        Some(stored) => current(stored.value, now).holds(user),
+        None => reference.since + INVITE_LEASE_MS > now,
+    })
+}
+
+/// Drops references to calls that no longer hold the user.
+fn prune(
+    kv: &impl KeyValue,
+    record: &mut UserRecord,
+    user: &UserId,
+    now: i64,
+) -> Result<(), Refusal> {
+    let mut kept = Vec::with_capacity(record.calls.len());
+    for r in record.calls.drain(..) {
+        if holds(kv, &r, user, now)? {
+            kept.push(r);
+        }
+    }
+    record.calls = kept;
+    Ok(())
+}
+
+/// Why an invitee can or cannot be rung.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    Free,
+    Busy {
+        replaced_by: Option<CallId>,
+    },
+    /// Glare that our call wins: ring, and cancel the other call.
+    WinsGlare {
+        other: CallId,
+    },
+}
+
+/// Whether `user` is busy for a call `ours` hosted by `host`. Glare — the
+/// user is hosting a call that is ringing `host` — is resolved by the
+/// Matrix rule: the call with the lower ID wins.
+fn verdict(
+    kv: &impl KeyValue,
+    record: &UserRecord,
+    user: &UserId,
+    ours: &CallId,
+    host: &UserId,
+    now: i64,
+) -> Result<Verdict, Refusal> {
+    let mut glare = None;
+    for r in record.calls.iter().filter(|r| &r.call != ours) {
+        let (busy, is_glare) = match store::call(kv, &r.call)? {
+            Some(stored) => {
+                let c = current(stored.value, now);
+                let rings_host = c.participant(host).is_some_and(|p| p.is_invited());
+                (c.holds(user), &c.host == user && rings_host)
+            }
+            None if r.since + INVITE_LEASE_MS > now => {
+                (true, &r.host == user && r.invitees.contains(host))
+            }
+            None => (false, false),
+        };
+        if !busy {
+            continue;
+        }
+        if !is_glare {
+            return Ok(Verdict::Busy { replaced_by: None });
+        }
+        glare = Some(r.call.clone());
+    }
+    Ok(match glare {
+        Some(other) if ours < &other => Verdict::WinsGlare { other },
+        Some(other) => Verdict::Busy {
+            replaced_by: Some(other),
+        },
+        None => Verdict::Free,
+    })
+}
+
+fn reference(call: &CallId, host: &UserId, invitees: &[UserId], now: i64) -> CallRef {
+    CallRef {
+        call: call.clone(),
+        since: now,
+        host: host.clone(),
+        invitees: invitees.to_vec(),
+    }
+}
+
+/// Looks an invitee up and, unless busy, adds the call to their record so
+/// concurrent invites see them busy.
+fn claim_invitee(
+    kv: &impl KeyValue,
+    user: &UserId,
+    ours: &CallId,
+    host: &UserId,
+    now: i64,
+) -> Result<(Invitee, Option<CallId>), Refusal> {
+    let mut outcome = (Vec::new(), Verdict::Free);
+    let found = store::update_user(kv, user, |record| {
+        prune(kv, record, user, now)?;
+        let v = verdict(kv, record, user, ours, host, now)?;
+        outcome = (record.devices.clone(), v.clone());
+        if matches!(v, Verdict::Busy { .. }) || record.devices.is_empty() {
+            return Ok(false);
+        }
+        if !record.calls.iter().any(|r| &r.call == ours) {
+            record.calls.push(reference(ours, host, &[], now));
+        }
+        Ok(true)
+    })?;
+    let (devices, v) = if found.is_some() {
+        outcome
+    } else {
+        (Vec::new(), Verdict::Free)
+    };
+    let (busy, replaced_by, cancel) = match v {
+        Verdict::Free => (false, None, None),
+        Verdict::Busy { replaced_by } => (true, replaced_by, None),
+        Verdict::WinsGlare { other } => (false, None, Some(other)),
+    };
+    Ok((
+        Invitee {
+            user: user.clone(),
+            devices,
+            busy,
+            replaced_by,
+        },
+        cancel,
+    ))
+}
+
+/// Removes the references to `call` that an invite added before it was
+/// refused, so those users are not held busy for the lease.
+fn release(kv: &impl KeyValue, users: &[UserId], call: &CallId) {
+    for user in users {
+        let result = store::update_user(kv, user, |record| {
+            let before = record.calls.len();
+            record.calls.retain(|r| &r.call != call);
+            Ok(record.calls.len() != before)
+        });
+        if let Err(e) = result {
+            eprintln!(
+                "switchboard: could not release {user} from {call}: {}",
+                e.message
+            );
+        }
+    }
+}
+
+async fn invite<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    sender: &Sender,
+    msg: &Upstream,
+) -> Result<Outcome, Refusal> {
+    let Op::Invite {
+        to, media, meta, ..
+    } = &msg.op
+    else {
+        return Err(Refusal::new(ErrorCode::InvalidMessage, "not an invite"));
+    };
+    check_invitees(to, &sender.user, ctx.config)?;
+    let media = media
+        .ok_or_else(|| Refusal::new(ErrorCode::InvalidMessage, "a new call needs \"media\""))?;
+    let kv = ctx.kv();
+    let id = call_id_for_invite(&sender.client, &msg.id);
+    if let Some(stored) = store::call(kv, &id)? {
+        let due = outbox::due(&stored.value, Some(msg.id.as_str()), ctx.now);
+        outbox::flush(ctx.platform, ctx.config, &id, &due).await?;
+        return Ok(Outcome::Duplicate);
+    }
+    // Claim the call in the sender's record: this serialises concurrent
+    // deliveries of the same invite, and marks the host busy.
+    let mut in_progress = false;
+    let claimed = store::update_user(kv, &sender.user, |record| {
+        if let Some(r) = record.calls.iter().find(|r| r.call == id) {
+            in_progress = r.since + INVITE_LEASE_MS > ctx.now;
+            return Ok(false);
+        }
+        prune(kv, record, &sender.user, ctx.now)?;
+        record.calls.push(reference(&id, &sender.user, to, ctx.now));
+        Ok(true)
+    })?;
+    if claimed.is_none() {
+        return Err(Refusal::new(
+            ErrorCode::UnknownDevice,
+            "the sender's user has no record",
+        ));
+    }
+    if in_progress {
+        return Err(Refusal::new(
+            ErrorCode::InProgress,
+            "this invite is being processed by another instance; retry later",
+        ));
+    }
+    let mut invitees = Vec::with_capacity(to.len());
+    let mut losers = Vec::new();
+    for user in to {
+        let (invitee, cancel) = claim_invitee(kv, user, &id, &sender.user, ctx.now)?;
+        invitees.push(invitee);
+        losers.extend(cancel);
+    }
+    let created = create(
+        NewCall {
+            id: id.clone(),
+            sender: sender.clone(),
+            message: msg.id.clone(),
+            message_ts: msg.ts,
+            media,
+            meta: meta.clone(),
+            invitees,
+        },
+        ctx.config,
+        ctx.minter,
+        ctx.now,
+    );
+    let (mut call, mut messages) = match created {
+        Ok(ok) => ok,
+        Err(refusal) => {
+            let mut held = to.clone();
+            held.push(sender.user.clone());
+            release(kv, &held, &id);
+            return Err(refusal);
+        }
+    };
+    // A glare winner may have voided this call before its record existed.
+    if let Some(void) = store::load::<Void>(kv, &keys::void(&id))? {
+        let (ended, more) = end_call(
+            &call,
+            EndReason::Cancelled,
+            Some(void.value.winner),
+            &format!("glare/{id}"),
+            ctx.now,
+        )?;
+        call = ended;
+        messages.extend(more);
+    }
+    call.version = 1;
+    call.outbox = messages.clone();
+    store::save(kv, &keys::call(&id), &call)?;
+    let mut result = outbox::flush(ctx.platform, ctx.config, &id, &messages).await;
+    for other in losers {
+        let cancelled = cancel_glare_loser(ctx, &other, &id).await;
+        result = result.and(cancelled);
+    }
+    result.map(|()| Outcome::Processed)
+}
+
+/// Ends `other`, which lost a glare to `winner`. If its record does not
+/// exist yet, leaves a tombstone its own invite will find.
+async fn cancel_glare_loser<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    other: &CallId,
+    winner: &CallId,
+) -> Result<(), Refusal> {
+    let kv = ctx.kv();
+    let key = keys::call(other);
+    let mut voided = false;
+    for _ in 0..MAX_CAS_ATTEMPTS {
+        let Some(stored) = store::call(kv, other)? else {
+            if voided {
+                return Ok(());
+            }
+            store::save(
+                kv,
+                &keys::void(other),
+                &Void {
+                    winner: winner.clone(),
+                    at: ctx.now,
+                },
+            )?;
+            voided = true;
+            continue;
+        };
+        let Ok((mut ended, messages)) = end_call(
+            &stored.value,
+            EndReason::Cancelled,
+            Some(winner.clone()),
+            &format!("glare/{other}"),
+            ctx.now,
+        ) else {
+            return Ok(());
+        };
+        ended.version += 1;
+        ended.outbox.extend(messages.iter().cloned());
+        if store::swap(kv, &key, &stored, &ended)? {
+            return outbox::flush(ctx.platform, ctx.config, other, &messages).await;
+        }
+    }
+    Err(store::contention())
+}
+
+/// Looks up the invitees of a mid-call invite (no claim yet).
+fn lookup_invitees(
+    kv: &impl KeyValue,
+    to: &[UserId],
+    call: &CallId,
+    host: &UserId,
+    now: i64,
+) -> Result<Vec<Invitee>, Refusal> {
+    let mut invitees = Vec::with_capacity(to.len());
+    for user in to {
+        let (devices, busy) = match store::user(kv, user)? {
+            Some(stored) => {
+                let v = verdict(kv, &stored.value, user, call, host, now)?;
+                (stored.value.devices, !matches!(v, Verdict::Free))
+            }
+            None => (Vec::new(), false),
+        };
+        invitees.push(Invitee {
+            user: user.clone(),
+            devices,
+            busy,
+            replaced_by: None,
+        });
+    }
+    Ok(invitees)
+}
+
+async fn transition<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    sender: &Sender,
+    msg: &Upstream,
+) -> Result<Outcome, Refusal> {
+    let Some(id) = msg.op.call().cloned() else {
+        return Err(Refusal::new(
+            ErrorCode::InvalidMessage,
+            "this op needs \"call\"",
+        ));
+    };
+    let kv = ctx.kv();
+    let key = keys::call(&id);
+    let invitees = match &msg.op {
+        Op::Invite { to, .. } => {
+            check_invitees(to, &sender.user, ctx.config)?;
+            lookup_invitees(kv, to, &id, &sender.user, ctx.now)?
+        }
+        _ => Vec::new(),
+    };
+    for _ in 0..MAX_CAS_ATTEMPTS {
+        let Some(stored) = store::call(kv, &id)? else {
+            return Err(Refusal::new(
+                ErrorCode::UnknownCall,
+                format!("no call {id}"),
+            ));
+        };
+        if stored.value.has_applied(&sender.client, &msg.id) {
+            let due = outbox::due(&stored.value, Some(msg.id.as_str()), ctx.now);
+            outbox::flush(ctx.platform, ctx.config, &id, &due).await?;
+            return Ok(Outcome::Duplicate);
+        }
+        let (mut call, mut messages) = match expire(&stored.value, ctx.now) {
+            Some((c, m)) => (c, m),
+            None => (stored.value.clone(), Vec::new()),
+        };
+        let refusal = match apply(
+            &call, sender, msg, &invitees, ctx.config, ctx.minter, ctx.now,
+        ) {
+            Ok((next, more)) => {
+                call = next;
+                messages.extend(more);
+                None
+            }
+            Err(refusal) if messages.is_empty() => return Err(refusal),
+            Err(refusal) => Some(refusal),
+        };
+        let stale = outbox::due(&call, None, ctx.now);
+        call.version += 1;
+        call.outbox.extend(messages.iter().cloned());
+        if !store::swap(kv, &key, &stored, &call)? {
+            continue;
+        }
+        if refusal.is_none() {
+            if let Op::Invite { to, .. } = &msg.op {
+                for user in to.iter().filter(|u| call.holds(u)) {
+                    store::update_user(kv, user, |record| {
+                        if record.calls.iter().any(|r| r.call == id) {
+                            return Ok(false);
+                        }
+                        record.calls.push(reference(&id, &call.host, &[], ctx.now));
+                        Ok(true)
+                    })?;
+                }
+            }
+        }
+        messages.extend(stale);
+        outbox::flush(ctx.platform, ctx.config, &id, &messages).await?;
+        return refusal.map_or(Ok(Outcome::Processed), Err);
+    }
+    Err(store::contention())
+}
+
+async fn sync<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    sender: &Sender,
+    msg: &Upstream,
+) -> Result<Outcome, Refusal> {
+    let kv = ctx.kv();
+    let record = store::user(kv, &sender.user)?
+        .map(|s| s.value)
+        .unwrap_or_default();
+    let mut invitations = Vec::new();
+    let mut active = None;
+    for r in &record.calls {
+        let Some(stored) = store::call(kv, &r.call)? else {
+            continue;
+        };
+        let call = current(stored.value, ctx.now);
+        if let Some(view) = invitation_view(&call, &sender.user, &sender.client, ctx.minter)? {
+            invitations.push(view);
+        } else if !call.is_ended()
+            && call
+                .participant(&sender.user)
+                .is_some_and(|p| p.joined_device().is_some())
+        {
+            active = Some(call_view(&call));
+        }
+    }
+    let mut out = Emitter::for_message(&sender.client, &msg.id, ctx.now);
+    out.send_one(
+        &sender.client,
+        None,
+        None,
+        Event::Sync {
+            invitations,
+            active,
+        },
+    );
+    let (_, failure) = outbox::publish(ctx.platform, ctx.config, out.messages()).await;
+    failure.map_or(Ok(Outcome::Processed), Err)
+}
