@@ -166,7 +166,7 @@ fn forget<P: Platform>(platform: &P, id: &CallId, done: &[String]) -> Result<(),
 
 /// The outbox entries to (re-)send now: those caused by `cause` and those
 /// left pending for longer than [`STALE_OUTBOX_MS`].
-pub fn due<'a>(call: &'a Call, cause: Option<&str>, now: i64) -> Vec<OutboundMessage> {
+pub fn due(call: &Call, cause: Option<&str>, now: i64) -> Vec<OutboundMessage> {
     call.outbox
         .iter()
         .filter(|m| {
