@@ -25,6 +25,14 @@ impl Emitter {
         Self::new(format!("{client}/{id}"), Some(id.clone()), now)
     }
 
+    /// An emitter for the `error` event refusing upstream message `id` from
+    /// `client`: in reply to it, with IDs apart from the message's own
+    /// effects, so a message refused on one delivery and carried out on
+    /// another never sends two different events under one ID.
+    pub fn for_refusal(client: &ClientId, id: &MessageId, now: i64) -> Self {
+        Self::new(format!("refused/{client}/{id}"), Some(id.clone()), now)
+    }
+
     /// An emitter for messages with no upstream cause (deadlines, the app
     /// backend); `cause` must name the event uniquely and deterministically.
     pub fn for_cause(cause: impl Into<String>, now: i64) -> Self {

@@ -30,7 +30,8 @@ pub fn register<P: Platform>(
 ) -> Result<Response, Refusal> {
     check_topics(config, client)?;
     let kv = platform.kv();
-    if let Some(existing) = store::device(kv, client)? {
+    let existing = store::device(kv, client)?;
+    if let Some(existing) = &existing {
         if &existing.user != user {
             return Err(Refusal::new(
                 ErrorCode::InvalidState,
@@ -62,7 +63,19 @@ pub fn register<P: Platform>(
         record.devices.push(client.clone());
         added = true;
         Ok(true)
-    })?;
+    });
+    let updated = match updated {
+        Ok(updated) => updated,
+        Err(refusal) => {
+            // A refused device must not resolve to the user: it could
+            // signal as them without being rung as one of their devices.
+            if existing.is_none() && refusal.code == ErrorCode::TooManyDevices {
+                kv.delete(&keys::device(client))
+                    .map_err(|e| store::storage_failure(&e))?;
+            }
+            return Err(refusal);
+        }
+    };
     if updated.is_none() {
         // First device of this user. Two concurrent first registrations may
         // both write; re-read and merge until ours is listed.

@@ -239,6 +239,7 @@ async fn invite<P: Platform>(
     if let Some(stored) = store::call(kv, &id)? {
         let due = outbox::due(&stored.value, Some(msg.id.as_str()), ctx.now);
         outbox::flush(ctx.platform, ctx.config, &id, &due).await?;
+        end_if_voided(ctx, &id).await?;
         return Ok(Outcome::Duplicate);
     }
     // Claim the call in the sender's record: this serialises concurrent
@@ -295,8 +296,13 @@ async fn invite<P: Platform>(
             return Err(refusal);
         }
     };
-    // A glare winner may have voided this call before its record existed.
-    if let Some(void) = store::load::<Void>(kv, &keys::void(&id))? {
+    // A glare winner may have voided this call before its record existed
+    // (unless it already ended: every invitee was busy).
+    let void = match store::load::<Void>(kv, &keys::void(&id))? {
+        Some(void) if !call.is_ended() => Some(void),
+        _ => None,
+    };
+    if let Some(void) = void {
         let (ended, more) = end_call(
             &call,
             EndReason::Cancelled,
@@ -311,11 +317,22 @@ async fn invite<P: Platform>(
     call.outbox = messages.clone();
     store::save(kv, &keys::call(&id), &call)?;
     let mut result = outbox::flush(ctx.platform, ctx.config, &id, &messages).await;
+    // Looked for again after the write: the winner writes its tombstone
+    // before looking for this record, so one of the two sees the other.
+    result = result.and(end_if_voided(ctx, &id).await);
     for other in losers {
         let cancelled = cancel_glare_loser(ctx, &other, &id).await;
         result = result.and(cancelled);
     }
     result.map(|()| Outcome::Processed)
+}
+
+/// Ends call `id` if a glare winner left a tombstone for it.
+async fn end_if_voided<P: Platform>(ctx: &Ctx<'_, P>, id: &CallId) -> Result<(), Refusal> {
+    match store::load::<Void>(ctx.kv(), &keys::void(id))? {
+        Some(void) => cancel_glare_loser(ctx, id, &void.value.winner).await,
+        None => Ok(()),
+    }
 }
 
 /// Ends `other`, which lost a glare to `winner`. If its record does not
@@ -389,6 +406,21 @@ fn lookup_invitees(
     Ok(invitees)
 }
 
+/// Adds `call` to the records of the users among `to` it now holds, so
+/// other callers find them busy and their `sync` lists it.
+fn hold(kv: &impl KeyValue, call: &Call, to: &[UserId], now: i64) -> Result<(), Refusal> {
+    for user in to.iter().filter(|u| call.holds(u)) {
+        store::update_user(kv, user, |record| {
+            if record.calls.iter().any(|r| r.call == call.id) {
+                return Ok(false);
+            }
+            record.calls.push(reference(&call.id, &call.host, &[], now));
+            Ok(true)
+        })?;
+    }
+    Ok(())
+}
+
 async fn transition<P: Platform>(
     ctx: &Ctx<'_, P>,
     sender: &Sender,
@@ -417,6 +449,10 @@ async fn transition<P: Platform>(
             ));
         };
         if stored.value.has_applied(&sender.client, &msg.id) {
+            if let Op::Invite { to, .. } = &msg.op {
+                // The first delivery may have failed before recording them.
+                hold(kv, &current(stored.value.clone(), ctx.now), to, ctx.now)?;
+            }
             let due = outbox::due(&stored.value, Some(msg.id.as_str()), ctx.now);
             outbox::flush(ctx.platform, ctx.config, &id, &due).await?;
             return Ok(Outcome::Duplicate);
@@ -444,15 +480,7 @@ async fn transition<P: Platform>(
         }
         if refusal.is_none() {
             if let Op::Invite { to, .. } = &msg.op {
-                for user in to.iter().filter(|u| call.holds(u)) {
-                    store::update_user(kv, user, |record| {
-                        if record.calls.iter().any(|r| r.call == id) {
-                            return Ok(false);
-                        }
-                        record.calls.push(reference(&id, &call.host, &[], ctx.now));
-                        Ok(true)
-                    })?;
-                }
+                hold(kv, &call, to, ctx.now)?;
             }
         }
         messages.extend(stale);

@@ -147,14 +147,28 @@ pub fn save<T: Serialize>(kv: &impl KeyValue, key: &str, value: &T) -> Result<()
 }
 
 /// Replaces `key` with `value` if it still holds `previous`.
+///
+/// A swap reported as failed is checked by reading the key back: Spin's
+/// Redis backend reports every swap as failed, whether or not its `EXEC`
+/// wrote the value (it ends with `UNWATCH <key>`, which Redis rejects), so
+/// a swap whose value is now stored is taken as done: the record is then
+/// as the caller wants it. (Another writer leaving exactly these bytes
+/// would need the same change at the same millisecond.)
 pub fn swap<T: Serialize>(
     kv: &impl KeyValue,
     key: &str,
     previous: &Stored<T>,
     value: &T,
 ) -> Result<bool, Refusal> {
-    kv.compare_and_swap(key, &previous.raw, &encode(value))
-        .map_err(|e| storage_failure(&e))
+    let new = encode(value);
+    if kv
+        .compare_and_swap(key, &previous.raw, &new)
+        .map_err(|e| storage_failure(&e))?
+    {
+        return Ok(true);
+    }
+    let now = kv.get(key).map_err(|e| storage_failure(&e))?;
+    Ok(now.as_deref() == Some(new.as_slice()))
 }
 
 /// The device's record.

@@ -125,7 +125,7 @@ async fn tell_device<P: Platform>(
     refusal: &Refusal,
 ) -> Result<(), Refusal> {
     let mut out = match id {
-        Some(id) => Emitter::for_message(client, id, ctx.now),
+        Some(id) => Emitter::for_refusal(client, id, ctx.now),
         None => Emitter::for_cause(format!("envelope/{client}/{envelope_id}"), ctx.now),
     };
     out.send_one(
@@ -154,18 +154,19 @@ pub fn presence<P: Platform>(platform: &P, request: &Request) -> Response {
             )
         }
     };
-    let events =
-        match value {
-            Value::Array(items) if !items.is_empty() && items.len() <= 100 => items,
-            Value::Object(_) => vec![value],
-            other => return Response::refuse(
+    let events = match value {
+        Value::Array(items) if !items.is_empty() && items.len() <= 100 => items,
+        Value::Object(_) => vec![value],
+        other => {
+            return Response::refuse(
                 ErrorCode::InvalidEnvelope,
                 &format!(
                     "body must be an event object or a non-empty array of at most 100, not a {}",
                     json_type(&other)
                 ),
-            ),
-        };
+            )
+        }
+    };
     let mut results = Vec::with_capacity(events.len());
     for event in &events {
         match record_presence(platform, event) {
