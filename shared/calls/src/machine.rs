@@ -134,6 +134,7 @@ pub fn create(new: NewCall, config: &Config, minter: &dyn Minter, now: i64) -> T
         }],
         applied: Vec::new(),
         outbox: Vec::new(),
+        released: Vec::new(),
         version: 0,
     };
     let mut unreachable = Vec::new();

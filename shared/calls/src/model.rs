@@ -32,6 +32,10 @@ pub struct Call {
     /// Downstream messages the broker has not yet accepted.
     #[serde(default)]
     pub outbox: Vec<OutboundMessage>,
+    /// Upstream message IDs whose publisher gave up on some of their
+    /// outbox entries: a redelivery may re-send them at once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub released: Vec<String>,
     /// Incremented by every stored change.
     #[serde(default)]
     pub version: u64,

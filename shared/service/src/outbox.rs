@@ -136,23 +136,63 @@ pub async fn flush<P: Platform>(
         return Ok(());
     }
     let (done, failure) = publish(platform, config, messages).await;
-    if !done.is_empty() {
-        forget(platform, id, &done)?;
+    // On failure, release the causes of what is left, so their redelivery
+    // re-sends at once instead of waiting out the publish lease.
+    let released: Vec<String> = match failure {
+        Some(_) => messages
+            .iter()
+            .filter(|m| !done.contains(&m.message.id))
+            .filter_map(|m| {
+                m.message
+                    .in_reply_to
+                    .as_ref()
+                    .map(|c| c.as_str().to_owned())
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    if !done.is_empty() || !released.is_empty() {
+        forget(platform, id, &done, &released)?;
     }
     failure.map_or(Ok(()), Err)
 }
 
-/// Removes delivered messages from the call's stored outbox.
-fn forget<P: Platform>(platform: &P, id: &CallId, done: &[String]) -> Result<(), Refusal> {
+/// Records that this instance gave up publishing what `cause` left in the
+/// outbox (it failed after storing them), so a redelivery re-sends at once.
+/// Best effort: if this write fails too, the publish lease expires instead.
+pub fn release<P: Platform>(platform: &P, id: &CallId, cause: &str) {
+    if let Err(e) = forget(platform, id, &[], &[cause.to_owned()]) {
+        eprintln!(
+            "switchboard: could not release {cause} on {id}: {}",
+            e.message
+        );
+    }
+}
+
+/// Removes delivered messages from the call's stored outbox and records
+/// the causes released by a failed publish.
+fn forget<P: Platform>(
+    platform: &P,
+    id: &CallId,
+    done: &[String],
+    released: &[String],
+) -> Result<(), Refusal> {
     let key = keys::call(id);
     for _ in 0..MAX_CAS_ATTEMPTS {
         let Some(stored) = store::load::<Call>(platform.kv(), &key)? else {
             return Ok(());
         };
         let mut call = stored.value.clone();
-        let before = call.outbox.len();
         call.outbox.retain(|m| !done.contains(&m.message.id));
-        if call.outbox.len() == before {
+        for cause in released {
+            if !call.released.contains(cause) {
+                call.released.push(cause.clone());
+            }
+        }
+        let outbox = &call.outbox;
+        call.released
+            .retain(|c| outbox.iter().any(|m| caused_by(m, c)));
+        if call.outbox == stored.value.outbox && call.released == stored.value.released {
             return Ok(());
         }
         if store::swap(platform.kv(), &key, &stored, &call)? {
@@ -164,19 +204,47 @@ fn forget<P: Platform>(platform: &P, id: &CallId, done: &[String]) -> Result<(),
     Ok(())
 }
 
+/// How long the instance that produced outbox entries owns publishing
+/// them: a redelivery of the same message within this time answers 503
+/// `in_progress` instead of publishing them a second time concurrently.
+pub const PUBLISH_LEASE_MS: i64 = 2_000;
+
 /// The outbox entries to (re-)send now: those caused by `cause` and those
 /// left pending for longer than [`STALE_OUTBOX_MS`].
 pub fn due(call: &Call, cause: Option<&str>, now: i64) -> Vec<OutboundMessage> {
     call.outbox
         .iter()
-        .filter(|m| {
-            cause.is_some_and(|c| {
-                m.message
-                    .in_reply_to
-                    .as_ref()
-                    .is_some_and(|r| r.as_str() == c)
-            }) || m.message.ts + STALE_OUTBOX_MS <= now
-        })
+        .filter(|m| cause.is_some_and(|c| caused_by(m, c)) || m.message.ts + STALE_OUTBOX_MS <= now)
         .cloned()
         .collect()
+}
+
+fn caused_by(message: &OutboundMessage, cause: &str) -> bool {
+    message
+        .message
+        .in_reply_to
+        .as_ref()
+        .is_some_and(|r| r.as_str() == cause)
+}
+
+/// For a redelivered message: the outbox entries it left to publish, or
+/// `in_progress` while the instance that produced them may still be
+/// publishing them (within [`PUBLISH_LEASE_MS`]).
+pub fn due_for_redelivery(
+    call: &Call,
+    cause: &str,
+    now: i64,
+) -> Result<Vec<OutboundMessage>, Refusal> {
+    let publishing = !call.released.iter().any(|c| c == cause)
+        && call
+            .outbox
+            .iter()
+            .any(|m| caused_by(m, cause) && m.message.ts + PUBLISH_LEASE_MS > now);
+    if publishing {
+        return Err(Refusal::new(
+            ErrorCode::InProgress,
+            "this message's effects are being published; retry later",
+        ));
+    }
+    Ok(due(call, Some(cause), now))
 }

@@ -237,7 +237,7 @@ async fn invite<P: Platform>(
     let kv = ctx.kv();
     let id = call_id_for_invite(&sender.client, &msg.id);
     if let Some(stored) = store::call(kv, &id)? {
-        let due = outbox::due(&stored.value, Some(msg.id.as_str()), ctx.now);
+        let due = outbox::due_for_redelivery(&stored.value, msg.id.as_str(), ctx.now)?;
         outbox::flush(ctx.platform, ctx.config, &id, &due).await?;
         end_if_voided(ctx, &id).await?;
         return Ok(Outcome::Duplicate);
@@ -317,6 +317,9 @@ async fn invite<P: Platform>(
     call.outbox = messages.clone();
     store::save(kv, &keys::call(&id), &call)?;
     let mut result = outbox::flush(ctx.platform, ctx.config, &id, &messages).await;
+    if result.is_err() {
+        outbox::release(ctx.platform, &id, msg.id.as_str());
+    }
     // Looked for again after the write: the winner writes its tombstone
     // before looking for this record, so one of the two sees the other.
     result = result.and(end_if_voided(ctx, &id).await);
@@ -453,7 +456,7 @@ async fn transition<P: Platform>(
                 // The first delivery may have failed before recording them.
                 hold(kv, &current(stored.value.clone(), ctx.now), to, ctx.now)?;
             }
-            let due = outbox::due(&stored.value, Some(msg.id.as_str()), ctx.now);
+            let due = outbox::due_for_redelivery(&stored.value, msg.id.as_str(), ctx.now)?;
             outbox::flush(ctx.platform, ctx.config, &id, &due).await?;
             return Ok(Outcome::Duplicate);
         }
@@ -478,13 +481,19 @@ async fn transition<P: Platform>(
         if !store::swap(kv, &key, &stored, &call)? {
             continue;
         }
-        if refusal.is_none() {
-            if let Op::Invite { to, .. } = &msg.op {
-                hold(kv, &call, to, ctx.now)?;
-            }
-        }
+        let held = match (&refusal, &msg.op) {
+            (None, Op::Invite { to, .. }) => hold(kv, &call, to, ctx.now),
+            _ => Ok(()),
+        };
         messages.extend(stale);
-        outbox::flush(ctx.platform, ctx.config, &id, &messages).await?;
+        let sent = match held {
+            Ok(()) => outbox::flush(ctx.platform, ctx.config, &id, &messages).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            outbox::release(ctx.platform, &id, msg.id.as_str());
+            return Err(e);
+        }
         return refusal.map_or(Ok(Outcome::Processed), Err);
     }
     Err(store::contention())
