@@ -242,6 +242,17 @@ async fn invite<P: Platform>(
         end_if_voided(ctx, &id).await?;
         return Ok(Outcome::Duplicate);
     }
+    // Refuse an invite nobody can receive before writing anything.
+    let mut reachable = false;
+    for user in to {
+        reachable |= store::user(kv, user)?.is_some_and(|s| !s.value.devices.is_empty());
+    }
+    if !reachable {
+        return Err(Refusal::new(
+            ErrorCode::UnknownUser,
+            "none of the invited users has a registered device",
+        ));
+    }
     // Claim the call in the sender's record: this serialises concurrent
     // deliveries of the same invite, and marks the host busy.
     let mut in_progress = false;

@@ -146,21 +146,43 @@ pub fn save<T: Serialize>(kv: &impl KeyValue, key: &str, value: &T) -> Result<()
     kv.set(key, &encode(value)).map_err(|e| storage_failure(&e))
 }
 
+/// The field every swapped record carries with a fresh random value, so
+/// that reading a record back identifies the write that stored it.
+/// Record types ignore it when decoding.
+pub const WRITE_TAG: &str = "_w";
+
+/// A random value unique to this write: std's per-thread random hash keys
+/// (seeded from the platform's randomness, WASI's in a component) change
+/// with every `RandomState`.
+fn write_nonce() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0u8)
+}
+
+/// `value` encoded with a fresh [`WRITE_TAG`].
+fn encode_tagged<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut v = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+    if let serde_json::Value::Object(map) = &mut v {
+        map.insert(WRITE_TAG.to_owned(), write_nonce().into());
+    }
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
 /// Replaces `key` with `value` if it still holds `previous`.
 ///
 /// A swap reported as failed is checked by reading the key back: Spin's
 /// Redis backend reports every swap as failed, whether or not its `EXEC`
-/// wrote the value (it ends with `UNWATCH <key>`, which Redis rejects), so
-/// a swap whose value is now stored is taken as done: the record is then
-/// as the caller wants it. (Another writer leaving exactly these bytes
-/// would need the same change at the same millisecond.)
+/// wrote the value (it ends with `UNWATCH <key>`, which Redis rejects). The
+/// written bytes carry a random [`WRITE_TAG`], so finding them proves this
+/// very write stored them — two instances computing the same record in the
+/// same millisecond cannot both take the other's write for their own.
 pub fn swap<T: Serialize>(
     kv: &impl KeyValue,
     key: &str,
     previous: &Stored<T>,
     value: &T,
 ) -> Result<bool, Refusal> {
-    let new = encode(value);
+    let new = encode_tagged(value);
     if kv
         .compare_and_swap(key, &previous.raw, &new)
         .map_err(|e| storage_failure(&e))?

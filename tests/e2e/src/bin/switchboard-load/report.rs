@@ -51,6 +51,8 @@ pub struct Report {
     pub latency: Samples,
     /// Expected against received.
     pub tally: Tally,
+    /// Raw duplicates (same ID delivered again) per event.
+    pub repeated: BTreeMap<String, u64>,
 }
 
 impl Report {
@@ -146,6 +148,7 @@ impl Report {
             "duplicated": t.duplicated,
             "unexpected": t.unexpected,
             "raw_duplicates": t.raw_duplicates,
+            "raw_duplicates_by_event": self.repeated,
             "redeliveries": self.redelivered_mqtt + self.redelivered_webhook,
             "faults_injected": self.faults,
             "publish_failures": self.publish_failures,

@@ -74,6 +74,12 @@ fn measure(bed: &TestBed, options: &Options) -> Result<Report> {
     let received: Vec<Key> = devices.iter().flat_map(received_keys).collect();
     let raw_duplicates = devices.iter().map(|d| d.duplicates() as u64).sum();
     let tally = compare(&expected, received, raw_duplicates);
+    let mut repeated = BTreeMap::new();
+    for device in &devices {
+        for (event, count) in repeated_deliveries(device) {
+            *repeated.entry(event).or_insert(0) += count;
+        }
+    }
 
     let counters = &shared.counters;
     let stat = |name: &str| stats.get(name).and_then(Value::as_u64).unwrap_or(0);
@@ -97,6 +103,7 @@ fn measure(bed: &TestBed, options: &Options) -> Result<Report> {
         publish_failures: stat("publish_failures"),
         latency,
         tally,
+        repeated,
     })
 }
 
@@ -155,6 +162,21 @@ fn drain(devices: &mut [Device]) -> Result<()> {
         device.collect(deadline.saturating_duration_since(Instant::now()))?;
     }
     Ok(())
+}
+
+/// Per event, how many deliveries repeated an ID the device already had.
+fn repeated_deliveries(device: &Device) -> BTreeMap<String, u64> {
+    let mut distinct: BTreeMap<&str, usize> = BTreeMap::new();
+    for message in device.history() {
+        *distinct.entry(message.event()).or_insert(0) += 1;
+    }
+    distinct
+        .into_iter()
+        .filter_map(|(event, count)| {
+            let extra = device.deliveries_of(event).saturating_sub(count) as u64;
+            (extra > 0).then(|| (event.to_owned(), extra))
+        })
+        .collect()
 }
 
 /// One key per distinct message the device received.
