@@ -98,6 +98,7 @@ fn remember(
         client: client.clone(),
         id: id.clone(),
         until: ts.max(now) + config.dedup_window_ms(),
+        by: 0,
     });
 }
 

@@ -63,6 +63,10 @@ pub struct Applied {
     pub id: MessageId,
     /// Forget it after this time (ms).
     pub until: i64,
+    /// A random tag of the write that applied it, so the instance that
+    /// wrote it recognises its own write when reading the record back.
+    #[serde(default)]
+    pub by: u64,
 }
 
 /// One user's part in a call.

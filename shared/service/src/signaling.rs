@@ -156,6 +156,7 @@ fn reference(call: &CallId, host: &UserId, invitees: &[UserId], now: i64) -> Cal
         since: now,
         host: host.clone(),
         invitees: invitees.to_vec(),
+        by: 0,
     }
 }
 
@@ -256,13 +257,17 @@ async fn invite<P: Platform>(
     // Claim the call in the sender's record: this serialises concurrent
     // deliveries of the same invite, and marks the host busy.
     let mut in_progress = false;
+    let claim = store::write_nonce();
     let claimed = store::update_user(kv, &sender.user, |record| {
         if let Some(r) = record.calls.iter().find(|r| r.call == id) {
-            in_progress = r.since + INVITE_LEASE_MS > ctx.now;
+            // Our own claim, if a swap was misreported as failed.
+            in_progress = r.by != claim && r.since + INVITE_LEASE_MS > ctx.now;
             return Ok(false);
         }
         prune(kv, record, &sender.user, ctx.now)?;
-        record.calls.push(reference(&id, &sender.user, to, ctx.now));
+        let mut r = reference(&id, &sender.user, to, ctx.now);
+        r.by = claim;
+        record.calls.push(r);
         Ok(true)
     })?;
     if claimed.is_none() {
@@ -455,6 +460,8 @@ async fn transition<P: Platform>(
         }
         _ => Vec::new(),
     };
+    // What this instance stored, if a swap's success was misreported.
+    let mut ours: Option<(u64, Committed)> = None;
     for _ in 0..MAX_CAS_ATTEMPTS {
         let Some(stored) = store::call(kv, &id)? else {
             return Err(Refusal::new(
@@ -462,7 +469,15 @@ async fn transition<P: Platform>(
                 format!("no call {id}"),
             ));
         };
-        if stored.value.has_applied(&sender.client, &msg.id) {
+        let applied = stored
+            .value
+            .applied
+            .iter()
+            .find(|a| a.client == sender.client && a.id == msg.id);
+        if let Some(applied) = applied {
+            if let Some((_, committed)) = ours.take().filter(|(tag, _)| *tag == applied.by) {
+                return committed.carry_out(ctx, &id, msg).await;
+            }
             if let Op::Invite { to, .. } = &msg.op {
                 // The first delivery may have failed before recording them.
                 hold(kv, &current(stored.value.clone(), ctx.now), to, ctx.now)?;
@@ -486,28 +501,60 @@ async fn transition<P: Platform>(
             Err(refusal) if messages.is_empty() => return Err(refusal),
             Err(refusal) => Some(refusal),
         };
+        let tag = store::write_nonce();
+        if let Some(a) = call
+            .applied
+            .iter_mut()
+            .find(|a| a.client == sender.client && a.id == msg.id)
+        {
+            a.by = tag;
+        }
         let stale = outbox::due(&call, None, ctx.now);
         call.version += 1;
         call.outbox.extend(messages.iter().cloned());
-        if !store::swap(kv, &key, &stored, &call)? {
-            continue;
+        messages.extend(stale);
+        let committed = Committed {
+            call,
+            messages,
+            refusal,
+        };
+        if store::swap(kv, &key, &stored, &committed.call)? {
+            return committed.carry_out(ctx, &id, msg).await;
         }
-        let held = match (&refusal, &msg.op) {
-            (None, Op::Invite { to, .. }) => hold(kv, &call, to, ctx.now),
+        ours = Some((tag, committed));
+    }
+    Err(store::contention())
+}
+
+/// A transition this instance stored, and the effects still to carry out.
+struct Committed {
+    call: Call,
+    messages: Vec<switchboard_protocol::OutboundMessage>,
+    refusal: Option<Refusal>,
+}
+
+impl Committed {
+    /// Records mid-call invitees as held, publishes, and answers.
+    async fn carry_out<P: Platform>(
+        self,
+        ctx: &Ctx<'_, P>,
+        id: &CallId,
+        msg: &Upstream,
+    ) -> Result<Outcome, Refusal> {
+        let held = match (&self.refusal, &msg.op) {
+            (None, Op::Invite { to, .. }) => hold(ctx.kv(), &self.call, to, ctx.now),
             _ => Ok(()),
         };
-        messages.extend(stale);
         let sent = match held {
-            Ok(()) => outbox::flush(ctx.platform, ctx.config, &id, &messages).await,
+            Ok(()) => outbox::flush(ctx.platform, ctx.config, id, &self.messages).await,
             Err(e) => Err(e),
         };
         if let Err(e) = sent {
-            outbox::release(ctx.platform, &id, msg.id.as_str());
+            outbox::release(ctx.platform, id, msg.id.as_str());
             return Err(e);
         }
-        return refusal.map_or(Ok(Outcome::Processed), Err);
+        self.refusal.map_or(Ok(Outcome::Processed), Err)
     }
-    Err(store::contention())
 }
 
 async fn sync<P: Platform>(

@@ -78,6 +78,10 @@ pub struct CallRef {
     /// Who the host invited (for glare detection before the call record exists).
     #[serde(default)]
     pub invitees: Vec<UserId>,
+    /// A random tag of the claim that added it, so the claiming instance
+    /// recognises its own claim when a swap's outcome was misreported.
+    #[serde(default)]
+    pub by: u64,
 }
 
 /// Whether a device is connected, from the broker's presence events.
@@ -154,7 +158,7 @@ pub const WRITE_TAG: &str = "_w";
 /// A random value unique to this write: std's per-thread random hash keys
 /// (seeded from the platform's randomness, WASI's in a component) change
 /// with every `RandomState`.
-fn write_nonce() -> u64 {
+pub fn write_nonce() -> u64 {
     use std::hash::BuildHasher;
     std::collections::hash_map::RandomState::new().hash_one(0u8)
 }
