@@ -42,9 +42,9 @@ mod tests {
         let port = listener.local_addr().expect("addr").port();
         assert!(!port_is_free(port));
         assert!(accepts_connections(port));
+        // Whether the port is free again right after the drop is up to the
+        // OS (TIME_WAIT) and to parallel tests picking ports: not asserted.
         drop(listener);
-        assert!(port_is_free(port));
-        assert!(!accepts_connections(port));
     }
 
     #[test]
