@@ -3,9 +3,9 @@
 
 use crate::http::Response;
 use crate::platform::{KeyValue, Platform};
+use crate::signaling::current;
 use crate::store::{self, keys, DeviceRecord, Presence, UserRecord};
 use serde_json::json;
-use switchboard_calls::expire;
 use switchboard_protocol::{ClientId, Config, ErrorCode, Refusal, Topic, UserId};
 
 /// Most devices one user may have.
@@ -156,7 +156,7 @@ pub fn show<P: Platform>(platform: &P, user: &UserId) -> Result<Response, Refusa
     let mut calls = Vec::new();
     for r in &record.value.calls {
         if let Some(stored) = store::call(kv, &r.call)? {
-            let call = expire(&stored.value, now).map_or(stored.value, |(c, _)| c);
+            let call = current(stored.value, now);
             if let Some(p) = call.participant(user).filter(|_| call.holds(user)) {
                 calls.push(json!({"call": call.id, "state": p.state.name(), "host": call.host}));
             }

@@ -11,7 +11,9 @@ use switchboard_calls::{
     invitation_view, Call, Emitter, Invitee, NewCall, Sender,
 };
 use switchboard_protocol::downstream::EndReason;
-use switchboard_protocol::{CallId, Config, ErrorCode, Event, Op, Refusal, Upstream, UserId};
+use switchboard_protocol::{
+    CallId, Config, ErrorCode, Event, Op, OutboundMessage, Refusal, Upstream, UserId,
+};
 
 /// How long a claimed but not yet written call counts as an invite in
 /// progress; after it, a redelivery takes the invite over.
@@ -59,11 +61,17 @@ pub async fn handle<P: Platform>(
 
 /// A call as it stands at `now`: stored state with passed deadlines applied
 /// in memory (the next write or the expiry task persists them).
-fn current(call: Call, now: i64) -> Call {
+pub(crate) fn current(call: Call, now: i64) -> Call {
     match expire(&call, now) {
         Some((c, _)) => c,
         None => call,
     }
+}
+
+/// The call with passed deadlines applied, and the messages that causes
+/// (none when no deadline has passed): the start of every stored transition.
+pub(crate) fn expired(call: &Call, now: i64) -> (Call, Vec<OutboundMessage>) {
+    expire(call, now).unwrap_or_else(|| (call.clone(), Vec::new()))
 }
 
 /// Whether `reference` still holds `user` at `now`.
@@ -205,7 +213,7 @@ fn claim_invitee(
 
 /// Removes the references to `call` that an invite added before it was
 /// refused, so those users are not held busy for the lease.
-fn release(kv: &impl KeyValue, users: &[UserId], call: &CallId) {
+fn release_claims(kv: &impl KeyValue, users: &[UserId], call: &CallId) {
     for user in users {
         let result = store::update_user(kv, user, |record| {
             let before = record.calls.len();
@@ -308,7 +316,7 @@ async fn invite<P: Platform>(
         Err(refusal) => {
             let mut held = to.clone();
             held.push(sender.user.clone());
-            release(kv, &held, &id);
+            release_claims(kv, &held, &id);
             return Err(refusal);
         }
     };
@@ -486,10 +494,7 @@ async fn transition<P: Platform>(
             outbox::flush(ctx.platform, ctx.config, &id, &due).await?;
             return Ok(Outcome::Duplicate);
         }
-        let (mut call, mut messages) = match expire(&stored.value, ctx.now) {
-            Some((c, m)) => (c, m),
-            None => (stored.value.clone(), Vec::new()),
-        };
+        let (mut call, mut messages) = expired(&stored.value, ctx.now);
         let refusal = match apply(
             &call, sender, msg, &invitees, ctx.config, ctx.minter, ctx.now,
         ) {
@@ -529,7 +534,7 @@ async fn transition<P: Platform>(
 /// A transition this instance stored, and the effects still to carry out.
 struct Committed {
     call: Call,
-    messages: Vec<switchboard_protocol::OutboundMessage>,
+    messages: Vec<OutboundMessage>,
     refusal: Option<Refusal>,
 }
 

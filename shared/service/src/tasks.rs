@@ -3,6 +3,7 @@
 use crate::http::Response;
 use crate::outbox;
 use crate::platform::{KeyValue, Platform};
+use crate::signaling::{current, expired};
 use crate::store::{self, keys, Void, MAX_CAS_ATTEMPTS};
 use serde_json::json;
 use switchboard_calls::{call_view, end_call, expire, Call};
@@ -17,7 +18,7 @@ pub fn show<P: Platform>(platform: &P, id: &CallId) -> Result<Response, Refusal>
             format!("no call {id}"),
         ));
     };
-    let call = expire(&stored.value, platform.now_ms()).map_or(stored.value, |(c, _)| c);
+    let call = current(stored.value, platform.now_ms());
     let mut view = call_view(&call);
     view["pending_messages"] = json!(call.outbox.len());
     Ok(Response::json(200, &view))
@@ -39,8 +40,7 @@ pub async fn end<P: Platform>(
                 format!("no call {id}"),
             ));
         };
-        let (mut call, mut messages) =
-            expire(&stored.value, now).unwrap_or((stored.value.clone(), Vec::new()));
+        let (mut call, mut messages) = expired(&stored.value, now);
         let (ended, more) = end_call(
             &call,
             EndReason::EndedByHost,
